@@ -1,0 +1,1 @@
+"""The edge agent: polls Commanders and reports their status."""

@@ -1,0 +1,1 @@
+"""The central aggregator: turns agent reports into one Prometheus endpoint."""

@@ -1,0 +1,1 @@
+"""Simulated Verifone Commanders for tests, benchmarks, demos and rehearsals."""
