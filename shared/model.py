@@ -98,6 +98,7 @@ class CycleSummary:
     stores: int
     ok: int
     failed: int
+    disabled: int = 0
     errors: Mapping[str, int] = field(default_factory=dict)
     workers: int = 0
     peak_concurrency: int = 0
