@@ -115,9 +115,18 @@ class CommanderClient:
         with self._lock:
             return self._poll(cycle)
 
-    def release(self) -> None:
-        """Give the session cookie back to the Commander (best effort)."""
-        with self._lock:
+    def release(self, wait: float = 1.0) -> None:
+        """Give the session cookie back to the Commander (best effort).
+
+        A poll stuck on this Commander keeps its lock; after ``wait``
+        seconds the cookie is left to expire on the Commander instead.
+        """
+        if not self._lock.acquire(timeout=wait):
+            log.debug(
+                "release skipped, poll still running store=%s", self.commander.store
+            )
+            return
+        try:
             cookie, self._cookie = self._cookie, None
             if cookie is not None:
                 try:
@@ -127,6 +136,8 @@ class CommanderClient:
                         "release failed store=%s error=%s", self.commander.store, exc
                     )
             self._session.close()
+        finally:
+            self._lock.release()
 
     # -- one poll -------------------------------------------------------
 

@@ -198,9 +198,6 @@ class Poller:
         started = self._clock()
         self._peak = self._active = 0
         statuses, missed = self._poll_all(self._inventory.commanders.values())
-        for status in statuses:
-            self._track(status)
-            self._sink.store_status(status)
         summary = self._summary(statuses, started_wall, self._clock() - started, missed)
         self._sink.cycle_done(summary)
         self._log_cycle(summary)
@@ -229,7 +226,8 @@ class Poller:
         budget = self._settings.timeout + DEADLINE_GRACE_SECONDS
         while pending:
             done, pending = wait(pending, timeout=0.25, return_when="FIRST_COMPLETED")
-            statuses.extend(f.result() for f in done)
+            for future in done:
+                statuses.append(self._report(future.result()))
             now = self._clock()
             stuck = {f for f in pending if starts[f] and now - starts[f][0] > budget}
             if stuck and stuck == pending:
@@ -237,8 +235,15 @@ class Poller:
         missed = 0
         for future in pending:
             missed += 1
-            statuses.append(self._timed_out(futures[future], "poll overran the cycle"))
+            status = self._timed_out(futures[future], "poll overran the cycle")
+            statuses.append(self._report(status))
         return statuses, missed
+
+    def _report(self, status: StoreStatus) -> StoreStatus:
+        """Log a state change and hand the status on as soon as it is known."""
+        self._track(status)
+        self._sink.store_status(status)
+        return status
 
     def _poll_one(self, commander: Commander, started: list[float]) -> StoreStatus:
         started.append(self._clock())

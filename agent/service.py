@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 import threading
 from pathlib import Path
@@ -14,19 +13,9 @@ from agent.sink import Sink
 from agent.sinks import JsonLinesSink
 from shared import __version__
 from shared.config import Config, load_config
+from shared.runtime import stop_on_signals
 
 log = logging.getLogger(__name__)
-
-
-def stop_on_signals(stop: threading.Event) -> None:
-    """Set ``stop`` on SIGINT or SIGTERM (main thread only)."""
-
-    def handler(signum: int, _frame: object) -> None:
-        log.info("stopping on %s", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
 
 
 def warn_insecure(config: Config) -> None:

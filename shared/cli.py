@@ -7,38 +7,13 @@ for bugs only.
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 
 from shared import __version__, logsetup
-from shared.errors import PosProctorError
-
-CONFIG_OPTION = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, exists=True, dir_okay=False),
-    required=True,
-    help="config.yaml (it names commanders.csv and credentials.yaml).",
-)
-
-
-def one_line_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn project errors into one stderr line and exit status 2."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except PosProctorError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
-
-    return wrapper
+from shared.cli_options import CONFIG_OPTION, one_line_errors
 
 
 @click.group()
@@ -99,7 +74,7 @@ def probe(host: str, config_path: Path | None, raw: bool, as_json: bool) -> None
     sys.exit(run_probe(host, config_path, raw=raw, as_json=as_json))
 
 
-def _register_optional() -> None:
+def _add_part_commands() -> None:
     """Add the commands that live with their own parts of the product."""
     from aggregator.cli import aggregator
     from shared.runcmd import demo, run
@@ -111,4 +86,8 @@ def _register_optional() -> None:
     main.add_command(demo)
 
 
-_register_optional()
+_add_part_commands()
+
+
+if __name__ == "__main__":
+    main()

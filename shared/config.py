@@ -494,7 +494,7 @@ def _check_url(url: str) -> str:
 def _duplicates(
     rows: list[tuple[int, list[str]]], columns: list[str]
 ) -> list[tuple[int, str]]:
-    """Report store slugs and (agent, ip) pairs that appear on two rows."""
+    """Report store slugs and (agent, address) pairs that appear on two rows."""
     problems: list[tuple[int, str]] = []
     slugs: dict[str, tuple[int, str]] = {}
     pairs: dict[tuple[str | None, str], int] = {}
@@ -532,16 +532,25 @@ def _slug_clash(
 def _pair_clash(
     values: dict[str, str], line: int, pairs: dict[tuple[str | None, str], int]
 ) -> list[tuple[int, str]]:
+    """Report a second row for the same agent and Commander address.
+
+    The address is the ip with its port (or the url): stores behind one NAT
+    address on different ports are different Commanders.
+    """
     try:
         ip = str(ipaddress.ip_address(values.get("ip", "")))
     except ValueError:
         return []
+    url = values.get("url", "").strip().rstrip("/").lower()
+    port = values.get("port", "").strip()
+    where = url or (f"{ip} port {port}" if port else ip)
     agent = values.get("agent") or None
-    first_line = pairs.setdefault((agent, ip), line)
+    first_line = pairs.setdefault((agent, where), line)
     if first_line == line:
         return []
     owner = f"agent {agent}" if agent else "no agent"
-    return [(line, f"ip {ip} ({owner}) is already on line {first_line}")]
+    label = f"url {url}" if url else f"ip {where}"
+    return [(line, f"{label} ({owner}) is already on line {first_line}")]
 
 
 def _is_slug(text: str) -> bool:

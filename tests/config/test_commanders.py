@@ -275,3 +275,23 @@ def test_unknown_column_is_a_warning_not_an_error(tmp_path, caplog):
     assert len(inventory.commanders) == 1
     assert "unknown column 'region_manager'" in caplog.text
     assert inventory.warnings
+
+
+def test_same_ip_on_different_ports_is_two_commanders(tmp_path):
+    path = tmp_path / "commanders.csv"
+    path.write_text(
+        f"{HEADER},port\n10.0.0.1,A,g,b,true,4001\n10.0.0.1,B,g,b,true,4002\n"
+    )
+    inventory = load_commanders(path)
+    assert [c.base_url for c in inventory.commanders] == [
+        "https://10.0.0.1:4001",
+        "https://10.0.0.1:4002",
+    ]
+
+
+def test_same_ip_and_port_twice_is_an_error(tmp_path):
+    message = error_of(
+        tmp_path,
+        f"{HEADER},port\n10.0.0.1,A,g,b,true,4001\n10.0.0.1,B,g,b,true,4001\n",
+    )
+    assert ":3: ip 10.0.0.1 port 4001 (no agent) is already on line 2" in message

@@ -1,0 +1,35 @@
+"""Options and error handling every ``posproctor`` command shares."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from shared.errors import PosProctorError
+
+CONFIG_OPTION = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    required=True,
+    help="config.yaml (it names commanders.csv and credentials.yaml).",
+)
+
+
+def one_line_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn project errors into one stderr line and exit status 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except PosProctorError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+    return wrapper
