@@ -13,7 +13,7 @@ from agent.sink import Sink
 from agent.sinks import JsonLinesSink
 from shared import __version__
 from shared.config import Config, load_config
-from shared.runtime import stop_on_signals
+from shared.runtime import raise_fd_limit, stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ def run_agent(
     sink = make_sink(config, output)
     poller = Poller(config, sink, on_inventory=getattr(sink, "set_store_count", None))
     poller.load_inventory()
+    raise_fd_limit(poller.store_count + 256)
     log.info(
         "agent starting agent=%s stores=%d interval=%.0fs workers=%d version=%s",
         config.agent.id,

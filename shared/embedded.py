@@ -20,6 +20,7 @@ from aggregator.state import FleetState
 from shared import __version__
 from shared.config import Config
 from shared.model import AgentState, CycleSummary, StoreStatus
+from shared.runtime import raise_fd_limit
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ class Embedded:
         """Load the inventory, serve /metrics and start polling in a thread."""
         warn_insecure(self.config)
         self.poller.load_inventory()
+        raise_fd_limit(self.poller.store_count + 256)
         self.server.start()
         self.sink.announce(self.poller.store_count)
         self._thread = threading.Thread(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import resource
 import signal
 import threading
 
@@ -18,3 +19,22 @@ def stop_on_signals(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
+
+
+def raise_fd_limit(needed: int) -> None:
+    """Allow ``needed`` open files, up to the hard limit; warn when short.
+
+    An agent keeps one HTTPS connection per Commander and the simulator one
+    listener per store, so 1,000 stores outgrow the usual 1,024 soft limit.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target < needed:
+        log.warning(
+            "open-file limit %d is below the %d this fleet needs", target, needed
+        )
+    else:
+        log.info("raised open-file limit from %d to %d", soft, target)

@@ -13,7 +13,6 @@ import asyncio
 import ipaddress
 import logging
 import random
-import resource
 import shutil
 import ssl
 import tempfile
@@ -28,6 +27,7 @@ from typing import Any, TypeVar
 
 from shared.config import CredentialSet
 from shared.errors import ConfigError
+from shared.runtime import raise_fd_limit
 from simulator.certs import CertBundle, make_certs
 from simulator.commander import Account, Reply, SimCommander, StoreCounters
 from simulator.faults import FAULTS, check_params, resolve
@@ -187,7 +187,7 @@ class Simulator:
         """Make certificates, open every listener and start the scenario."""
         if self._loop is not None:
             raise RuntimeError("the simulator is already running")
-        _raise_fd_limit(len(self._slots) + 512)
+        raise_fd_limit(len(self._slots) + 512)
         self._certs = self._make_certs()
         contexts = {a: _server_context(leaf) for a, leaf in self._certs.leaves.items()}
         loop = asyncio.new_event_loop()
@@ -572,18 +572,3 @@ def _check_numbers(
         raise ValueError(f"cookie TTL must be > 0 seconds, got {ttl}")
     if limit < 1 or threshold < 1:
         raise ValueError("session limit and lockout threshold must be >= 1")
-
-
-def _raise_fd_limit(needed: int) -> None:
-    """Allow enough open files for every listener and some connections."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY or soft >= needed:
-        return
-    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    if target < needed:
-        logger.warning(
-            "open-file limit %d is below the %d this fleet needs", target, needed
-        )
-    else:
-        logger.info("raised open-file limit from %d to %d", soft, target)

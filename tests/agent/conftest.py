@@ -35,7 +35,7 @@ def sim() -> Iterator[Simulator]:
 
 def commander_for(sim: Simulator, index: int = 0) -> Commander:
     store = sim.stores[index]
-    host, port = sim.address(store.name)
+    host, _ = sim.address(store.name)
     return Commander(
         ip=host,
         store=store.name,

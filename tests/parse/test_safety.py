@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent import parse
-from shared.errors import AuthError, CommanderError, FaultError, ParseError
+from shared.errors import CommanderError, FaultError, ParseError
 from shared.model import Device
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -1,7 +1,8 @@
 """A real Mosquitto broker per test, on free loopback ports.
 
-Each broker gets a generated password file, an ACL that lets agent X write
-only under ``posproctor/v1/agents/X/`` and the aggregator read everything,
+Each broker gets a generated password file, the ACL shipped in
+``deploy/central/mosquitto/acl`` (agent X writes only under
+``posproctor/v1/agents/X/``, the aggregator reads everything),
 a plain listener and a TLS listener with certificates from ``trustme``.
 Persistence is on, in the broker's own folder, so a restart keeps retained
 messages and persistent sessions as a production broker would.
@@ -23,11 +24,8 @@ from tests.support.ports import free_port, wait_listening
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
 
-ACL = """\
-pattern write posproctor/v1/agents/%u/#
-user aggregator
-topic read posproctor/v1/#
-"""
+# The ACL we ship is the one under test.
+ACL_FILE = Path(__file__).resolve().parents[2] / "deploy/central/mosquitto/acl"
 
 
 @dataclass
@@ -51,7 +49,7 @@ class Broker:
         leaf.cert_chain_pems[0].write_to_path(str(self.cert_file))
         leaf.private_key_pem.write_to_path(str(self.key_file))
         self._write_passwords()
-        (self.root / "acl").write_text(ACL)
+        (self.root / "acl").write_text(ACL_FILE.read_text())
         (self.root / "mosquitto.conf").write_text(self._config())
 
     def _write_passwords(self) -> None:
