@@ -41,26 +41,8 @@ SESSION_EXPIRY_SECONDS = 86_400
 WARN_EVERY_SECONDS = 60.0
 _MAX_WARN_KEYS = 1_000
 
+
 # DecodeError carries only a message: map its wording to a short label value.
-_REASONS = (
-    ("empty payload", "empty"),
-    ("exceeds", "oversized"),
-    ("not valid msgpack", "malformed"),
-    ("unknown schema version", "version"),
-    ("unknown kind", "kind"),
-    ("not bytes", "malformed"),
-)
-
-
-def decode_reason(exc: DecodeError) -> str:
-    """Return a short, bounded reason label for a decode error."""
-    text = str(exc)
-    for needle, reason in _REASONS:
-        if needle in text:
-            return reason
-    return "schema"
-
-
 class WarnLimiter:
     """Allow one WARNING per key per period; callers log the rest at DEBUG."""
 
@@ -243,7 +225,7 @@ class MqttConsumer:
         try:
             env = decode(payload)
         except DecodeError as exc:
-            return self._bad(topic_name, topic.agent, decode_reason(exc), exc)
+            return self._bad(topic_name, topic.agent, exc.reason, exc)
         result = self._state.apply(
             env, topic.agent, topic.store, topic_kind=topic.kind, retained=retained
         )

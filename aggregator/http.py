@@ -22,6 +22,8 @@ from prometheus_client import (
 )
 from prometheus_client.registry import CollectorRegistry
 
+from shared.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -111,7 +113,12 @@ class MetricsServer:
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        self._server = _Server((host, port), render, health)
+        try:
+            self._server = _Server((host, port), render, health)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot serve /metrics on {host}:{port}: {exc.strerror}"
+            ) from exc
         self._thread: threading.Thread | None = None
 
     @property

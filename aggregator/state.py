@@ -57,6 +57,7 @@ CYCLE_BUCKETS: tuple[float, ...] = (
 )  # fmt: skip
 
 SEQ_WINDOW = 16_384  # recent seqs remembered per agent; >= stores per agent
+MAX_PENDING_CYCLES = 16  # cycles awaiting their summary, per agent
 MAX_DECODE_REASONS = 32  # distinct reason labels; more fold into "other"
 
 
@@ -207,6 +208,8 @@ class _AgentTrack:
             self.received += 1  # arrived after its cycle's summary
             return
         self._pending[cycle] = self._pending.get(cycle, 0) + 1
+        if len(self._pending) > MAX_PENDING_CYCLES:  # summaries are not arriving
+            del self._pending[min(self._pending)]
 
     def cycle_done(self, summary: CycleSummary) -> None:
         """Close one cycle: its reports were expected and these arrived."""

@@ -389,11 +389,15 @@ _BODY_READERS = {"status": _to_status, "cycle": _to_cycle, "state": _to_state}
 
 def _unpack(payload: bytes, max_bytes: int) -> object:
     if not isinstance(payload, bytes | bytearray | memoryview):
-        raise DecodeError(f"payload is {type(payload).__name__}, not bytes")
+        raise DecodeError(
+            f"payload is {type(payload).__name__}, not bytes", "malformed"
+        )
     if len(payload) == 0:
-        raise DecodeError("empty payload")
+        raise DecodeError("empty payload", "empty")
     if len(payload) > max_bytes:
-        raise DecodeError(f"payload of {len(payload)} bytes exceeds {max_bytes}")
+        raise DecodeError(
+            f"payload of {len(payload)} bytes exceeds {max_bytes}", "oversized"
+        )
     try:
         return msgpack.unpackb(
             payload,
@@ -407,7 +411,9 @@ def _unpack(payload: bytes, max_bytes: int) -> object:
         )
     except (msgpack.UnpackException, ValueError, TypeError, OverflowError) as exc:
         # Covers ExtraData, FormatError, StackError, limits and bad UTF-8.
-        raise DecodeError(f"not valid msgpack: {type(exc).__name__}") from exc
+        raise DecodeError(
+            f"not valid msgpack: {type(exc).__name__}", "malformed"
+        ) from exc
 
 
 def decode(payload: bytes, max_bytes: int = MAX_PAYLOAD_BYTES) -> Envelope:
@@ -415,11 +421,11 @@ def decode(payload: bytes, max_bytes: int = MAX_PAYLOAD_BYTES) -> Envelope:
     top = _Map(_unpack(payload, max_bytes), "")
     version = top.integer("v", minimum=None)
     if version != SCHEMA_VERSION:
-        raise DecodeError(f"unknown schema version {version}")
+        raise DecodeError(f"unknown schema version {version}", "version")
     kind = top.text("k")
     reader = _BODY_READERS.get(kind)
     if reader is None:
-        raise DecodeError(f"unknown kind {kind[:40]!r}")
+        raise DecodeError(f"unknown kind {kind[:40]!r}", "kind")
     agent = top.text("a")
     if not is_slug(agent):
         raise DecodeError(f"agent {agent[:40]!r} is not a slug")

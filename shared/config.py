@@ -100,11 +100,19 @@ class CredentialSet:
 
     def for_commander(self, commander: Commander) -> Credentials:
         """Return the store's override, else its group's, else the default."""
-        return (
-            self.stores.get(commander.store)
-            or self.groups.get(commander.group)
-            or self.default
-        )
+        return _most_specific(self.stores, self.groups, self.default, commander)
+
+
+def _most_specific(
+    stores: Mapping[str, _T],
+    groups: Mapping[str, _T],
+    default: _T,
+    commander: Commander,
+) -> _T:
+    """Return the setting for the commander's store, else its group, else default."""
+    if commander.store in stores:
+        return stores[commander.store]
+    return groups.get(commander.group, default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,11 +139,7 @@ class TlsSettings:
 
     def for_commander(self, commander: Commander) -> TlsPolicy:
         """Return the store's policy, else its group's, else the global one."""
-        return (
-            self.stores.get(commander.store)
-            or self.groups.get(commander.group)
-            or self.default
-        )
+        return _most_specific(self.stores, self.groups, self.default, commander)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,8 +34,12 @@ DEMO_USER = "monitor"
 DEMO_PASSWORD = "Demo-pass-2026"  # noqa: S105 - the simulated fleet's own login
 
 
-def demo_scenario(period: float) -> Scenario:
-    """Return a scenario where things break and recover within ``period`` s."""
+def demo_scenario(period: float, stores: Collection[str]) -> Scenario:
+    """Return a scenario where things break and recover within ``period`` s.
+
+    Only faults for stores in ``stores`` are kept, so a small demo fleet
+    still gets the ones that fit it.
+    """
     step = period / 20
     faults = [
         ("Store 0001", "pump_offline", {"ids": ["3"]}),
@@ -49,6 +53,7 @@ def demo_scenario(period: float) -> Scenario:
         ("Store 0009", "slow_response", {"seconds": 30}),
         ("Store 0004", "fep_undetermined", {}),
     ]
+    faults = [fault for fault in faults if fault[0] in stores]
     steps = []
     for i, (store, fault, params) in enumerate(faults):
         steps.append(
@@ -95,9 +100,10 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> None:
     stop = threading.Event()
     stop_on_signals(stop)
     folder = Path(tempfile.mkdtemp(prefix="posproctor-demo-"))
-    scenario = demo_scenario(period=options.interval_seconds * 16)
+    fleet = generate_fleet(options.stores, seed=options.seed)
+    scenario = demo_scenario(options.interval_seconds * 16, {s.name for s in fleet})
     sim = Simulator(
-        generate_fleet(options.stores, seed=options.seed),
+        fleet,
         username=DEMO_USER,
         password=DEMO_PASSWORD,
         latency=options.latency_ms / 1000,
@@ -107,14 +113,12 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> None:
     )
     try:
         sim.start()
-        embedded = Embedded(load_config(write_demo_files(folder, sim, options)))
+        config = load_config(write_demo_files(folder, sim, options))
         try:
-            embedded.start(stop, first_delay=0)
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot serve /metrics on port {options.port} ({exc.strerror}); "
-                "choose another with --port"
-            ) from None
+            embedded = Embedded(config)
+        except ConfigError as exc:
+            raise ConfigError(f"{exc}; choose another with --port") from None
+        embedded.start(stop, first_delay=0)
         try:
             _show(embedded, options, stop, out)
         finally:
@@ -184,7 +188,8 @@ def _show_live(
         events = "\n".join(recent.lines) or "(none yet)"
         out.write(f"\x1b[H\x1b[2J{screen}\n\nrecent events\n{events}\n")
         out.flush()
-        if stop.wait(1.0):
+        first_cycle = embedded.sink.last_cycle is None
+        if stop.wait(0.2 if first_cycle else 1.0):
             return
 
 

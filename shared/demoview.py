@@ -81,7 +81,7 @@ def _attention(snapshot: FleetSnapshot) -> list[str]:
         if issues:
             s = view.status
             rows.append(
-                f"  {s.store:<12} {s.group:<16} {s.brand:<12} {'; '.join(issues)}"
+                f"  {s.store:<12} {s.group:<18} {s.brand:<12} {'; '.join(issues)}"
             )
     return rows
 

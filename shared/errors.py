@@ -32,7 +32,16 @@ class ConfigError(PosProctorError):
 
 
 class DecodeError(PosProctorError):
-    """An MQTT payload is malformed, oversized or of an unknown version."""
+    """An MQTT payload is malformed, oversized or of an unknown version.
+
+    ``reason`` is a short label from a closed set (``empty``, ``oversized``,
+    ``malformed``, ``version``, ``kind``, ``schema``, ``topic``) that the
+    aggregator uses as a metric label; the message says the details.
+    """
+
+    def __init__(self, message: str, reason: str = "schema") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class CommanderError(PosProctorError):

@@ -64,17 +64,19 @@ def parse_topic(topic: str) -> Topic:
     """Parse a v1 topic, raising ``DecodeError`` for anything else."""
     levels = topic.split("/")
     if levels[:3] != ["posproctor", "v1", "agents"] or len(levels) < 5:
-        raise DecodeError(f"topic {topic[:200]!r} is not a posproctor/v1 agent topic")
+        raise DecodeError(
+            f"topic {topic[:200]!r} is not a posproctor/v1 agent topic", "topic"
+        )
     agent, rest = levels[3], levels[4:]
     if not is_slug(agent):
-        raise DecodeError(f"topic {topic[:200]!r}: agent is not a slug")
+        raise DecodeError(f"topic {topic[:200]!r}: agent is not a slug", "topic")
     if rest in (["state"], ["cycle"]):
         return Topic(kind=rest[0], agent=agent)
     if len(rest) == 3 and rest[0] == "stores" and rest[2] == "status":
         if not is_slug(rest[1]):
-            raise DecodeError(f"topic {topic[:200]!r}: store is not a slug")
+            raise DecodeError(f"topic {topic[:200]!r}: store is not a slug", "topic")
         return Topic(kind="status", agent=agent, store=rest[1])
-    raise DecodeError(f"topic {topic[:200]!r} is not a known v1 topic")
+    raise DecodeError(f"topic {topic[:200]!r} is not a known v1 topic", "topic")
 
 
 def subscriptions(agents: Sequence[str] = ()) -> list[str]:

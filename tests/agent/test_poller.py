@@ -10,37 +10,11 @@ import sys
 import threading
 from pathlib import Path
 
-import pytest
-
 from agent.poller import Poller
 from agent.sinks import MemorySink
 from shared.config import load_config
 from shared.model import ErrorType
-from simulator import Simulator, generate_fleet
-from tests.agent.conftest import PASSWORD, USER
-
-
-def write_config(folder: Path, sim: Simulator, **agent: object) -> Path:
-    sim.write_csv(folder / "commanders.csv")
-    creds = folder / "credentials.yaml"
-    creds.write_text(f'credentials:\n  username: {USER}\n  password: "{PASSWORD}"\n')
-    creds.chmod(0o600)
-    settings = {"workers": 4, "start_jitter_seconds": 0, **agent}
-    lines = "".join(f"  {k}: {v}\n" for k, v in settings.items())
-    config = folder / "config.yaml"
-    config.write_text(
-        "scrape_interval_minutes: 0.05\n"
-        "timeout_seconds: 1\n"
-        f"tls:\n  ca_bundle: {sim.ca_file}\n"
-        f"agent:\n{lines}"
-    )
-    return config
-
-
-@pytest.fixture
-def fleet(tmp_path):
-    with Simulator(generate_fleet(6, seed=3), username=USER, password=PASSWORD) as sim:
-        yield sim, write_config(tmp_path, sim)
+from tests.agent.conftest import PASSWORD
 
 
 def make_poller(config_path: Path) -> tuple[Poller, MemorySink]:

@@ -78,3 +78,16 @@ def test_embedded_feed_removes_stores(embedded):
     feed.publish(status("Main St"))
     assert feed.remove("Main St")
     assert state.snapshot().stores == ()
+
+
+def test_failing_render_is_500_and_server_keeps_serving():
+    def broken() -> bytes:
+        raise RuntimeError("boom")
+
+    server = MetricsServer(broken, lambda: (True, {}))
+    server.start()
+    try:
+        assert _get(server.url + "/metrics")[0] == 500
+        assert _get(server.url + "/healthz")[0] == 200
+    finally:
+        server.stop()

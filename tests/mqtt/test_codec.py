@@ -221,6 +221,21 @@ def test_malformed_payload_is_a_decode_error_with_a_reason(name):
         decode(payload)
 
 
+@pytest.mark.parametrize(
+    ("payload", "label"),
+    [
+        (b"", "empty"),
+        (GOOD + b"\x00" * MAX_PAYLOAD_BYTES, "oversized"),
+        (b"\xc1", "malformed"),
+        (msgpack.packb([1, 2, 3]), "schema"),
+    ],
+)
+def test_decode_errors_carry_a_reason_label_for_metrics(payload, label):
+    with pytest.raises(DecodeError) as caught:
+        decode(payload)
+    assert caught.value.reason == label
+
+
 def test_unknown_extra_keys_are_ignored():
     data = good_map()
     data["zz"] = {"future": [1, 2]}

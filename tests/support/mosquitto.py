@@ -74,6 +74,8 @@ password_file {self.root / "passwd"}
 acl_file {self.root / "acl"}
 persistence true
 persistence_location {self.root}/
+max_queued_messages 200000
+max_inflight_messages 100
 log_dest file {self.root / "mosquitto.log"}
 log_type error
 log_type warning
