@@ -8,7 +8,7 @@ import time
 import paho.mqtt.client as mqtt
 
 from tests.conftest import BROKER_USERS
-from tests.e2e.conftest import Site, wait_until
+from tests.e2e.conftest import SIM_PASSWORD, Site, wait_until
 
 
 def _store_labels(site: Site, store: str) -> dict[str, str]:
@@ -89,6 +89,9 @@ def test_metrics_match_the_simulated_fleet_for_every_device_class(site):
         _by_id(site, "posproctor_pump_status", "fueling_point_id", faulty)["2"] is False
     )
     assert site.value("posproctor_agent_up", agent="edge-1") == 1.0
+    exposed = "".join(proc.log() for proc in site.procs) + str(site.metrics())
+    for secret in (SIM_PASSWORD, BROKER_USERS["edge-1"], BROKER_USERS["aggregator"]):
+        assert secret not in exposed
 
 
 def test_an_agent_cannot_publish_under_another_agents_topics(site):
