@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from agent import http, parse
@@ -51,6 +51,16 @@ class ClientSettings:
     loyalty_names: Collection[str] = ("rewards 2 go",)
     max_bytes: int = 4 * 1024 * 1024
     lockout_cooldown: float = 1800.0
+
+
+@dataclass(slots=True)
+class _Reading:
+    """What one poll has read so far; a failure keeps what came before it."""
+
+    durations: dict[str, float] = field(default_factory=dict)
+    forecourt: parse.Forecourt | None = None
+    payment: parse.Payment | None = None
+    registers: tuple[Device, ...] = ()
 
 
 class CommanderClient:
@@ -144,26 +154,26 @@ class CommanderClient:
     def _poll(self, cycle: int) -> StoreStatus:
         started = self._wall_clock()
         self._deadline = self._clock() + self._settings.timeout
-        durations: dict[str, float] = {}
-        found: dict[str, object] = {}
+        found = _Reading()
         error: CommanderError | None = None
         try:
-            self._read_all(durations, found)
+            self._read_all(found)
         except CommanderError as exc:
             error = exc
-        return self._status(started, cycle, durations, found, error)
+        return self._status(started, cycle, found, error)
 
-    def _read_all(self, durations: dict[str, float], found: dict[str, object]) -> None:
+    def _read_all(self, found: _Reading) -> None:
         limit = self._settings.max_bytes
-        found["forecourt"] = self._fetch(
+        durations = found.durations
+        found.forecourt = self._fetch(
             FORECOURT, durations, lambda body: parse.parse_forecourt(body, limit)
         )
         names = self._settings.loyalty_names
-        found["payment"] = self._fetch(
+        found.payment = self._fetch(
             PAYMENT, durations, lambda body: parse.parse_payment(body, names, limit)
         )
         if self._pos_supported:
-            found["registers"] = self._read_pos(durations)
+            found.registers = self._read_pos(durations)
 
     def _read_pos(self, durations: dict[str, float]) -> tuple[Device, ...]:
         limit = self._settings.max_bytes
@@ -184,13 +194,11 @@ class CommanderClient:
         self,
         started: float,
         cycle: int,
-        durations: dict[str, float],
-        found: dict[str, object],
+        found: _Reading,
         error: CommanderError | None,
     ) -> StoreStatus:
         c = self.commander
-        forecourt = found.get("forecourt")
-        payment = found.get("payment")
+        forecourt, payment = found.forecourt, found.payment
         return StoreStatus(
             store=c.store,
             ip=c.ip,
@@ -200,7 +208,7 @@ class CommanderClient:
             cycle=cycle,
             error_type=error.error_type if error else None,
             error=str(error) if error else "",
-            durations=durations,
+            durations=found.durations,
             controller=forecourt.controller if forecourt else None,
             pumps=forecourt.pumps if forecourt else (),
             dcrs=forecourt.dcrs if forecourt else (),
@@ -210,7 +218,7 @@ class CommanderClient:
             loyalty_fep=payment.loyalty_fep if payment else None,
             feps=payment.feps if payment else (),
             pinpads=payment.pinpads if payment else (),
-            registers=found.get("registers", ()),
+            registers=found.registers,
             password_days=self._password_days,
         )
 
@@ -280,7 +288,8 @@ class CommanderClient:
     def _timed(self, cmd: str, durations: dict[str, float]) -> bytes:
         start = self._clock()
         try:
-            body = self._call({"cmd": cmd, "cookie": self._cookie}, self._time_left())
+            cookie = self._cookie or ""
+            body = self._call({"cmd": cmd, "cookie": cookie}, self._time_left())
         finally:
             durations[cmd] = durations.get(cmd, 0.0) + self._clock() - start
         if self._on_body is not None:
@@ -295,7 +304,7 @@ class CommanderClient:
             )
         return left
 
-    def _call(self, params: dict[str, str | None], timeout: float) -> bytes:
+    def _call(self, params: dict[str, str], timeout: float) -> bytes:
         return http.call(
             self._session,
             self.commander.base_url,

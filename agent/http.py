@@ -12,6 +12,7 @@ import logging
 import time
 import warnings
 from collections.abc import Mapping
+from typing import Any
 
 import requests
 import urllib3
@@ -33,13 +34,15 @@ _CHUNK = 64 * 1024
 class _PinnedAdapter(HTTPAdapter):
     """An adapter that accepts exactly one certificate, by SHA-256 fingerprint."""
 
-    def __init__(self, fingerprint: str, **kwargs: object) -> None:
+    def __init__(self, fingerprint: str, pool_maxsize: int = 1) -> None:
         self._fingerprint = fingerprint
-        super().__init__(**kwargs)
+        super().__init__(pool_maxsize=pool_maxsize)
 
-    def init_poolmanager(self, *args: object, **kwargs: object) -> None:
+    def init_poolmanager(
+        self, connections: int, maxsize: int, block: bool = False, **kwargs: Any
+    ) -> None:
         kwargs["assert_fingerprint"] = self._fingerprint
-        super().init_poolmanager(*args, **kwargs)
+        super().init_poolmanager(connections, maxsize, block, **kwargs)
 
 
 def make_session(tls: TlsPolicy) -> requests.Session:

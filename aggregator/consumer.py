@@ -101,6 +101,7 @@ class MqttConsumer:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
 
     @property
     def link(self) -> LinkState:
@@ -119,7 +120,7 @@ class MqttConsumer:
         self._thread.start()
 
     def wait_connected(self, timeout: float) -> bool:
-        """Block until the link is up (subscriptions sent) or ``timeout`` passes."""
+        """Block until the link is up (subscriptions granted) or ``timeout`` passes."""
         return self._connected.wait(timeout)
 
     def stop(self) -> None:
@@ -198,6 +199,21 @@ class MqttConsumer:
             self._set_link(LinkState.DISCONNECTED, f"refused: {reason_text(reason)}")
             return
         client.subscribe([(topic, 1) for topic in self._topics])
+
+    def _on_subscribe(
+        self, _client: paho.Client, _userdata: Any, _mid: int, codes: Any, _p: Any
+    ) -> None:
+        """Count the link as up once the broker has granted the subscriptions.
+
+        Until then a message published by an agent could miss us, so health
+        and ``wait_connected`` wait for this acknowledgement.
+        """
+        refused = [str(code) for code in codes if code.is_failure]
+        if refused:
+            log.error(
+                "mqtt subscription refused client_id=%s topics=%s reasons=%s",
+                self.client_id, ",".join(self._topics), ",".join(refused),
+            )  # fmt: skip
         self._set_link(LinkState.CONNECTED)
 
     def _on_disconnect(

@@ -475,6 +475,7 @@ def _slug_or_none(name: str) -> str | None:
 
 def _newer(current: StoreView, env: Envelope) -> bool:
     """Return True if ``env`` (a status) is newer than what ``current`` shows."""
+    assert isinstance(env.body, StoreStatus)  # the caller routes statuses only
     poll_time = env.body.poll_time
     if env.boot == current.boot:
         return env.seq > current.seq and poll_time >= current.status.poll_time

@@ -19,6 +19,7 @@ ignored, so v1 can grow without breaking older readers.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, TypeAlias
@@ -384,7 +385,11 @@ def _to_state(data: _Map) -> AgentState:
     )
 
 
-_BODY_READERS = {"status": _to_status, "cycle": _to_cycle, "state": _to_state}
+_BODY_READERS: dict[str, Callable[[_Map], Body]] = {
+    "status": _to_status,
+    "cycle": _to_cycle,
+    "state": _to_state,
+}
 
 
 def _unpack(payload: bytes, max_bytes: int) -> object:

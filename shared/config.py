@@ -598,12 +598,12 @@ class _Map:
         self.problems = problems
         self.data = data
         self.prefix = prefix
-        self.used: set[str] = set()
+        self.used: set[str | int] = set()
 
-    def key(self, name: str) -> str:
+    def key(self, name: str | int) -> str:
         return f"{self.prefix}{name}"
 
-    def raw(self, name: str) -> Any:
+    def raw(self, name: str | int) -> Any:
         """Return the value at ``name`` (None when absent or null)."""
         self.used.add(name)
         return self.data.get(name)
@@ -611,10 +611,11 @@ class _Map:
     def has(self, name: str) -> bool:
         return self.data.get(name) is not None
 
-    def error(self, name: str, message: str) -> None:
+    def error(self, name: str | int, message: str) -> None:
         self.problems.error(self.key(name), message)
 
-    def sub(self, name: str) -> _Map | None:
+    def sub(self, name: str | int) -> _Map | None:
+        # YAML reads an unquoted store name such as 12 as an int key.
         """Return the mapping at ``name``, or None (absent, or wrong type)."""
         value = self.raw(name)
         if value is None:
@@ -644,7 +645,9 @@ class _Map:
         for name in self.data:
             if name in known:
                 continue
-            hint = difflib.get_close_matches(str(name), sorted(known), n=1)
+            hint = difflib.get_close_matches(
+                str(name), sorted(str(k) for k in known), n=1
+            )
             more = f"; did you mean {hint[0]!r}?" if hint else ""
             self.problems.warn(self.key(str(name)), f"unknown key, ignored{more}")
 
