@@ -36,12 +36,12 @@ class EmbeddedSink:
         self.last_cycle: CycleSummary | None = None
         self.reported = 0  # statuses in the current cycle, for progress views
 
-    def announce(self, store_count: int, *, online: bool = True) -> None:
-        """Publish the agent's birth (or, with ``online=False``, its end)."""
+    def announce(self, store_count: int) -> None:
+        """Publish the agent's birth message (again when the store count changes)."""
         self._store_count = store_count
         self._feed.publish(
             AgentState(
-                online=online,
+                online=True,
                 version=__version__,
                 interval_seconds=self._config.interval_seconds,
                 store_count=store_count,
@@ -108,7 +108,6 @@ class Embedded:
         if self._thread is not None:
             self._thread.join(timeout=self.config.timeout_seconds + 5)
         self.poller.close()
-        self.sink.announce(self.poller.store_count, online=False)
         self.server.stop()
         log.info("embedded agent+aggregator stopped")
 
