@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from agent import http, parse
-from shared.config import Commander, Credentials, TlsPolicy
+from shared.config import Commander, Config, Credentials, TlsPolicy
 from shared.errors import (
     AuthError,
     CommanderError,
@@ -51,6 +51,16 @@ class ClientSettings:
     loyalty_names: Collection[str] = ("rewards 2 go",)
     max_bytes: int = 4 * 1024 * 1024
     lockout_cooldown: float = 1800.0
+
+    @classmethod
+    def from_config(cls, config: Config) -> ClientSettings:
+        """Return the client settings that ``config.yaml`` describes."""
+        return cls(
+            timeout=config.timeout_seconds,
+            loyalty_names=config.loyalty_names,
+            max_bytes=config.agent.max_response_bytes,
+            lockout_cooldown=config.agent.lockout_cooldown_minutes * 60.0,
+        )
 
 
 @dataclass(slots=True)

@@ -73,17 +73,11 @@ class Poller:
         self._sink = sink
         self._clock = clock
         self._wall_clock = wall_clock
-        self._settings = ClientSettings(
-            timeout=config.timeout_seconds,
-            loyalty_names=config.loyalty_names,
-            max_bytes=config.agent.max_response_bytes,
-            lockout_cooldown=config.agent.lockout_cooldown_minutes * 60.0,
-        )
+        self._settings = ClientSettings.from_config(config)
         self._clients: dict[str, CommanderClient] = {}
         self._states: dict[str, StoreState] = {}
         self._password_warned: set[str] = set()
         self._inventory = _Inventory()
-        self._credentials: CredentialSet | None = None
         self._watches = (
             FileWatch(config.agent.commanders_file),
             FileWatch(config.agent.credentials_file),
@@ -112,12 +106,12 @@ class Poller:
         self._apply_inventory(
             {c.slug: c for c in mine},
             credentials,
-            disabled=len(inventory.commanders) - len(inventory.enabled()),
+            disabled=inventory.counts().get(False, 0),
         )
 
     def reload_if_changed(self) -> None:
         """Re-read the inventory if a file changed; keep the old one if broken."""
-        changed = [watch.changed() for watch in self._watches]
+        changed = [watch.changed() for watch in self._watches]  # ask every watch
         if not any(changed):
             return
         before = set(self._inventory.commanders)
@@ -158,7 +152,6 @@ class Poller:
             else:
                 client.update(commander, creds, tls)
         self._inventory = _Inventory(commanders, disabled)
-        self._credentials = credentials
         if removed:
             self._sink.stores_removed([c.store for c in removed])
         if self._on_inventory is not None:

@@ -10,9 +10,8 @@ from urllib.parse import urlsplit
 import click
 
 from agent.client import ClientSettings, CommanderClient
-from agent.http import quiet_insecure_warnings
 from agent.sinks import to_jsonable
-from shared.config import Commander, Config, load_all
+from shared.config import Commander, load_all
 from shared.errors import ConfigError
 from shared.model import Device, StoreStatus
 
@@ -29,13 +28,11 @@ def run_probe(
     config = loaded.config
     commander = _find_commander(loaded.inventory.commanders, host)
     tls = config.tls.for_commander(commander)
-    if tls.insecure:
-        quiet_insecure_warnings()
     client = CommanderClient(
         commander,
         loaded.credentials.for_commander(commander),
         tls,
-        _settings(config),
+        ClientSettings.from_config(config),
         on_body=_print_raw if raw else None,
     )
     try:
@@ -50,15 +47,6 @@ def run_probe(
         click.echo(f"error: {status.error_type}: {status.error}", err=True)
         return 1
     return 0
-
-
-def _settings(config: Config) -> ClientSettings:
-    return ClientSettings(
-        timeout=config.timeout_seconds,
-        loyalty_names=config.loyalty_names,
-        max_bytes=config.agent.max_response_bytes,
-        lockout_cooldown=config.agent.lockout_cooldown_minutes * 60.0,
-    )
 
 
 def _find_commander(commanders: tuple[Commander, ...], host: str) -> Commander:

@@ -7,7 +7,6 @@ import sys
 import threading
 from pathlib import Path
 
-from agent.http import quiet_insecure_warnings
 from agent.poller import Poller
 from agent.sink import Sink
 from agent.sinks import JsonLinesSink
@@ -22,7 +21,6 @@ def warn_insecure(config: Config) -> None:
     """Log one warning naming every scope that skips certificate checks."""
     scopes = config.insecure_scopes()
     if scopes:
-        quiet_insecure_warnings()
         log.warning(
             "TLS verification is OFF for %s (insecure: true); "
             "pin a fingerprint or CA bundle instead",

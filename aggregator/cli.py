@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import click
 
-from shared.cli_options import CONFIG_OPTION, one_line_errors
+from shared.cli_options import CONFIG_OPTION, one_line_errors, run_until_signalled
 
 
 @click.command("aggregator")
@@ -16,10 +15,5 @@ from shared.cli_options import CONFIG_OPTION, one_line_errors
 def aggregator(config_path: Path) -> None:
     """Run the central aggregator: MQTT reports in, /metrics out."""
     from aggregator.service import run_aggregator
-    from shared.config import load_config
-    from shared.runtime import stop_on_signals
 
-    config = load_config(config_path)
-    stop = threading.Event()
-    stop_on_signals(stop)
-    run_aggregator(config, stop)
+    run_until_signalled(run_aggregator, config_path)

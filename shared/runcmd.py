@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import click
 
-from shared.cli_options import CONFIG_OPTION, one_line_errors
+from shared.cli_options import CONFIG_OPTION, one_line_errors, run_until_signalled
 
 
 @click.command("run")
@@ -15,14 +14,9 @@ from shared.cli_options import CONFIG_OPTION, one_line_errors
 @one_line_errors
 def run(config_path: Path) -> None:
     """Run agent and aggregator in one process (a single-network site)."""
-    from shared.config import load_config
     from shared.embedded import run_embedded
-    from shared.runtime import stop_on_signals
 
-    config = load_config(config_path)
-    stop = threading.Event()
-    stop_on_signals(stop)
-    run_embedded(config, stop)
+    run_until_signalled(run_embedded, config_path)
 
 
 @click.command("demo")
